@@ -121,6 +121,13 @@ def worker_options(function: F) -> F:
             is_flag=True,
             help="Keep every parameter's value in its chunk's result.",
         ),
+        click.option(
+            "--max-batch",
+            type=POSITIVE,
+            default=64,
+            show_default=True,
+            help="Most tasks fetched in one read when chunks are quick.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -516,6 +523,7 @@ def worker_settings(
         idle_timeout_seconds=options["idle_timeout"],
         grace_seconds=options["grace_seconds"],
         store_values=options["store_values"],
+        max_batch=options["max_batch"],
     )
 
 

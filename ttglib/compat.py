@@ -132,11 +132,14 @@ class TaskQueue:
             pipe.xlen(self.keys.tasks)
             pipe.xlen(self.keys.results)
             replies = pipe.execute()
+        in_flight, consumers = 0, 0
         try:
-            pending = client.xpending(self.keys.tasks, self.consumer_group)
-            in_flight, consumers = int(pending["pending"]), len(pending["consumers"])
+            groups = client.xinfo_groups(self.keys.tasks)
         except redis.ResponseError:
-            in_flight, consumers = 0, 0
+            groups = []
+        for group in groups:
+            if group["name"] == self.consumer_group:
+                in_flight, consumers = int(group["pending"]), int(group["consumers"])
         return {
             "tasks_total": int(replies[0]),
             "tasks_pending": in_flight,

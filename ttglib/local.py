@@ -207,6 +207,8 @@ class LocalRunner:
             repr(options.idle_timeout_seconds),
             "--grace-seconds",
             repr(options.grace_seconds),
+            "--max-batch",
+            str(options.max_batch),
             "--quiet",
         ]
         if options.store_values:
@@ -270,16 +272,30 @@ class Follower:
             desc=self.spec.run_id,
         ) as bar:
             while True:
-                sample = sample_queue(self.client, self.spec.run_id, started)
-                self.samples.append(sample)
-                bar.update(sample.params_done - bar.n)
-                if kill_after is not None and not self.killed:
-                    if sample.t >= kill_after:
-                        self._kill(0)
+                sample = self._sample(started)
+                if sample is not None:
+                    self.samples.append(sample)
+                    bar.update(sample.params_done - bar.n)
+                overdue = (
+                    kill_after is not None and time.monotonic() - started >= kill_after
+                )
+                if overdue and not self.killed:
+                    self._kill(0)
                 if all(process.poll() is not None for process in self.processes):
                     break
                 time.sleep(self.sample_seconds)
-            bar.update(self.samples[-1].params_done - bar.n)
+            final = self._sample(started)
+            if final is not None:
+                self.samples.append(final)
+                bar.update(final.params_done - bar.n)
+
+    def _sample(self, started: float) -> QueueSample | None:
+        """One sample, or None while Redis is unreachable (the workers retry)."""
+        try:
+            return sample_queue(self.client, self.spec.run_id, started)
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            logger.warning("cannot sample the queue: %s", error)
+            return None
 
     def _kill(self, index: int) -> None:
         process = self.processes[index]

@@ -442,7 +442,7 @@ class RunQueue:
             keys=[self.keys.done, self.keys.tasks, self.keys.counters],
             args=[self.group, consumer, task.message_id, task.chunk.chunk_id, *fields],
         )
-        return bool(int(reply))
+        return int(reply) == 1
 
     def release(self, consumer: str, message_ids: list[str], idle_ms: int) -> int:
         """Hand tasks back without an answer (XCLAIM IDLE, Lua).

@@ -81,6 +81,7 @@ class WorkerSummary:
     recoveries: int = 0
     dead_params: int = 0
     duration_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         """The summary as a JSON-able mapping."""
@@ -122,7 +123,9 @@ class LeaseKeeper(threading.Thread):
                     "lease renewal failed worker=%s: %s", self.worker.name, error
                 )
                 continue
-            lost = set(held) - set(renewed)
+            with self.lock:
+                # Tasks handed in meanwhile are no longer held: not lost.
+                lost = (set(held) - set(renewed)) & self.held
             if lost:
                 logger.warning(
                     "lease lost worker=%s tasks=%s: another worker took them over",
@@ -192,6 +195,7 @@ class Worker:
         finally:
             restore()
             self.summary.duration_seconds = round(time.monotonic() - began, 3)
+            self.summary.peak_rss_mb = peak_rss_mb()
             self._say_goodbye()
         logger.info(
             "worker=%s run=%s status=%s chunks=%d params=%d seconds=%.3f",
@@ -567,6 +571,13 @@ class Worker:
                     "Redis is back worker=%s after %d tries", self.name, failures
                 )
             return outcome
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far, in MB (Linux reports KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def static_index(worker_id: str, workers: int) -> int:
