@@ -11,6 +11,7 @@ all land on one slot and the Lua scripts may touch several of them at once::
     ttg:{RUN}:dead           stream: dead letters
     ttg:{RUN}:counters       hash: duplicates, recoveries, retries
     ttg:{RUN}:workers        hash: worker name -> JSON presence record
+    ttg:{RUN}:events         stream: run events ("submitted"), for waiting workers
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class RunKeys:
     dead: str
     counters: str
     workers: str
+    events: str
 
     @classmethod
     def for_run(cls, run_id: str) -> RunKeys:
@@ -60,6 +62,7 @@ class RunKeys:
             dead=f"{base}:dead",
             counters=f"{base}:counters",
             workers=f"{base}:workers",
+            events=f"{base}:events",
         )
 
     @classmethod
@@ -78,6 +81,7 @@ class RunKeys:
             dead=f"{task_stream}:dead",
             counters=f"{result_stream}:counters",
             workers=f"{task_stream}:workers",
+            events=f"{task_stream}:events",
         )
 
     def all(self) -> list[str]:
@@ -90,6 +94,7 @@ class RunKeys:
             self.dead,
             self.counters,
             self.workers,
+            self.events,
         ]
 
 

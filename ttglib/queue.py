@@ -223,6 +223,7 @@ class RunQueue:
         return SubmitOutcome(True, len(chunks), seconds)
 
     def _queue_submission(self, pipe: Any, spec: RunSpec, chunks: list[Chunk]) -> None:
+        pipe.xadd(self.keys.events, {"event": "submitted", "at": repr(time.time())})
         if spec.mode == "queue":
             pipe.xgroup_create(self.keys.tasks, self.group, id="0", mkstream=True)
             for chunk in chunks:
@@ -254,6 +255,19 @@ class RunQueue:
                 f"chunk size {stored.chunk_size}, mode {stored.mode}; "
                 "choose another run id or 'ttg clean' it first"
             )
+
+    def wait_for_submission(self, block_ms: int) -> bool:
+        """Block until the run is submitted or ``block_ms`` passes (XREAD BLOCK).
+
+        Every waiting worker wakes on the same event, so they start together.
+
+        Returns:
+            True if the run has been submitted.
+        """
+        reply = self.client.xread(
+            {self.keys.events: "0-0"}, count=1, block=max(block_ms, 1)
+        )
+        return bool(reply)
 
     def exists(self) -> bool:
         """Tell whether the run has been submitted (EXISTS on its meta)."""

@@ -8,7 +8,9 @@ One :class:`Worker` serves one run. In queue mode it loops:
 2. compute each chunk while a background :class:`LeaseKeeper` renews the
    lease on every task it holds;
 3. hand results in (Lua, first writer wins), batched when chunks are quick,
-   in the same round trip as the next read;
+   in the same round trip as the next read; while the last chunk it holds
+   nears its end, a background :class:`Courier` makes that round trip, so the
+   next chunk is at hand when this one ends;
 4. stop when every chunk of the run is settled, on SIGTERM/SIGINT (after the
    grace period), or after ``idle_timeout_seconds`` with nothing to do.
 
@@ -30,6 +32,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from types import FrameType
 from typing import TypeVar
@@ -41,6 +44,7 @@ from ttglib.config import RunSpec, WorkerSettings
 from ttglib.costs import cost_model_from_spec
 from ttglib.errors import RedisUnavailableError, UsageError
 from ttglib.keys import consumer_name
+from ttglib.leases import LeaseKeeper
 from ttglib.queue import ChunkResult, RunQueue, Task
 from ttglib.workloads import (
     ChunkAbandoned,
@@ -57,7 +61,9 @@ T = TypeVar("T")
 # Results wait at most this long before they are handed in together.
 FLUSH_SECONDS = 0.05
 # A blocking read waits at most this long before the worker looks around.
-BLOCK_MS = 500
+BLOCK_MS = 200
+# A chunk expected to end within this long has the next tasks fetched already.
+LOOKAHEAD_SECONDS = 0.01
 BACKOFF_START, BACKOFF_MAX = 0.1, 2.0
 
 
@@ -88,51 +94,45 @@ class WorkerSummary:
         return asdict(self)
 
 
-class LeaseKeeper(threading.Thread):
-    """Renews the worker's lease on every task it holds, a few times per lease."""
+@dataclass
+class Exchange:
+    """One round trip: results handed in, what became of them, tasks read."""
 
-    def __init__(self, worker: Worker, every_seconds: float) -> None:
-        super().__init__(name=f"lease-{worker.name}", daemon=True)
-        self.worker = worker
-        self.every = every_seconds
-        self.held: set[str] = set()
-        self.lock = threading.Lock()
-        self.halt = threading.Event()
+    results: list[ChunkResult]
+    stored: list[bool]
+    tasks: list[Task]
 
-    def hold(self, message_ids: list[str]) -> None:
-        """Start renewing these tasks."""
-        with self.lock:
-            self.held.update(message_ids)
 
-    def drop(self, message_ids: list[str]) -> None:
-        """Stop renewing these tasks."""
-        with self.lock:
-            self.held.difference_update(message_ids)
+class Courier:
+    """Makes the worker's next round trip on a background thread.
 
-    def run(self) -> None:
-        """Renew until :attr:`halt` is set."""
-        while not self.halt.wait(self.every):
-            with self.lock:
-                held = sorted(self.held)
-            if not held:
-                continue
-            try:
-                renewed = self.worker.queue.renew(self.worker.name, held)
-            except redis.RedisError as error:
-                logger.warning(
-                    "lease renewal failed worker=%s: %s", self.worker.name, error
-                )
-                continue
-            with self.lock:
-                # Tasks handed in meanwhile are no longer held: not lost.
-                lost = (set(held) - set(renewed)) & self.held
-            if lost:
-                logger.warning(
-                    "lease lost worker=%s tasks=%s: another worker took them over",
-                    self.worker.name,
-                    ",".join(sorted(lost)),
-                )
-                self.drop(sorted(lost))
+    The worker starts it while computing the last chunk it holds; the results
+    waiting so far and the next XREADGROUP go to Redis in one round trip, so
+    the round trip is hidden behind the chunk's computation.
+    """
+
+    def __init__(self, exchange: Callable[[list[ChunkResult], int], Exchange]) -> None:
+        self.exchange = exchange
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courier")
+        self.future: Future[Exchange] | None = None
+
+    @property
+    def busy(self) -> bool:
+        """A round trip has been started and not collected."""
+        return self.future is not None
+
+    def send(self, results: list[ChunkResult], count: int) -> None:
+        """Start a round trip: hand ``results`` in and read up to ``count`` tasks."""
+        self.future = self.pool.submit(self.exchange, results, count)
+
+    def collect(self) -> Exchange | None:
+        """Wait for the started round trip, if any, and return what it did."""
+        future, self.future = self.future, None
+        return None if future is None else future.result()
+
+    def close(self) -> None:
+        """Stop the background thread."""
+        self.pool.shutdown(wait=True)
 
 
 class Worker:
@@ -158,9 +158,13 @@ class Worker:
         self.stop_deadline = float("inf")
         self.pending: list[ChunkResult] = []
         self.first_pending_at = 0.0
+        self.reserve: list[Task] = []
+        self.courier = Courier(self._prefetch_exchange)
         self.batch = 1
         self.summary = WorkerSummary("completed", self.name, settings.run_id, "queue")
-        self.keeper = LeaseKeeper(self, max(settings.lease_seconds / 4, 0.05))
+        self.keeper = LeaseKeeper(
+            self.queue, self.name, max(settings.lease_seconds / 4, 0.05)
+        )
         self.workload = Workload(self.function)
         self.lease_ms = int(settings.lease_seconds * 1000)
 
@@ -213,6 +217,7 @@ class Worker:
         try:
             self._pull_loop()
         finally:
+            self.courier.close()
             self.keeper.halt.set()
             self.keeper.join()
 
@@ -221,18 +226,19 @@ class Worker:
         next_reclaim = time.monotonic() + reclaim_every
         idle_since = time.monotonic()
         while not self.stopping:
-            tasks: list[Task] = []
-            if time.monotonic() >= next_reclaim:
+            self._collect_prefetch()
+            tasks, self.reserve = self.reserve, []
+            if not tasks and time.monotonic() >= next_reclaim:
                 tasks = self._call(
                     self.queue.reclaim, self.name, self.lease_ms, self.batch
                 )
                 next_reclaim = time.monotonic() + reclaim_every
                 self._note_recoveries(tasks)
             if not tasks:
-                block = max(
-                    1, min(BLOCK_MS, int((next_reclaim - time.monotonic()) * 1000))
+                until_reclaim = int((next_reclaim - time.monotonic()) * 1000)
+                tasks = self._flush(
+                    fetch=(self.batch, max(1, min(BLOCK_MS, until_reclaim)))
                 )
-                tasks = self._flush(fetch=(self.batch, block))
 
             if not tasks:
                 if self._call(self.queue.is_finished):
@@ -249,10 +255,12 @@ class Worker:
                     return
                 continue
 
-            idle_since = time.monotonic()
             self._work_through(tasks)
             idle_since = time.monotonic()
 
+        self._collect_prefetch()
+        self._release(self.reserve)
+        self.reserve = []
         self._flush()
         self.summary.status = "stopped"
 
@@ -264,11 +272,9 @@ class Worker:
             if self.stopping:
                 self._release(tasks[index:])
                 return
-            self._process(task)
-            if (
-                self.pending
-                and time.monotonic() - self.first_pending_at > FLUSH_SECONDS
-            ):
+            self._process(task, lookahead=index == len(tasks) - 1)
+            overdue = time.monotonic() - self.first_pending_at > FLUSH_SECONDS
+            if self.pending and overdue and not self.courier.busy:
                 self._flush()
         self._adapt_batch((time.perf_counter() - began) / len(tasks))
 
@@ -290,20 +296,19 @@ class Worker:
 
     # --- one task ------------------------------------------------------------
 
-    def _process(self, task: Task) -> None:
+    def _process(self, task: Task, lookahead: bool = False) -> None:
         settings = self.settings
         if task.attempt > settings.max_attempts + 1:
             self._give_up(task)
             return
 
         started = time.time()
-        isolate = task.attempt >= settings.max_attempts
         try:
             values = self.workload.compute(
                 task.chunk,
                 keep_values=settings.store_values,
-                isolate=isolate,
-                abandon=self._must_abandon,
+                isolate=task.attempt >= settings.max_attempts,
+                checkpoint=self._checkpoint(task, lookahead),
             )
         except ChunkAbandoned:
             self._release([task])
@@ -312,6 +317,26 @@ class Worker:
             self._retry(task, error)
             return
         self._hand_in(task, values, started)
+
+    def _checkpoint(self, task: Task, lookahead: bool) -> Callable[[int], bool]:
+        """What the computation calls between parameters.
+
+        It asks to abandon the chunk once a stop's grace period is over and,
+        on the last chunk held, starts the next round trip when the chunk is
+        expected to end within :data:`LOOKAHEAD_SECONDS`.
+        """
+        began = time.perf_counter()
+        size = task.chunk.size
+
+        def checkpoint(done: int) -> bool:
+            if lookahead and done and not self.courier.busy and not self.stopping:
+                remaining = (time.perf_counter() - began) / done * (size - done)
+                if remaining <= LOOKAHEAD_SECONDS:
+                    results, self.pending = self.pending, []
+                    self.courier.send(results, self.batch)
+            return self.stopping and time.monotonic() > self.stop_deadline
+
+        return checkpoint
 
     def _hand_in(self, task: Task, values: ChunkValues, started: float) -> None:
         if not self.pending:
@@ -363,27 +388,50 @@ class Worker:
                 released,
             )
 
-    def _must_abandon(self) -> bool:
-        return self.stopping and time.monotonic() > self.stop_deadline
-
     # --- handing results in ----------------------------------------------------
 
     def _flush(self, fetch: tuple[int, int] | None = None) -> list[Task]:
-        """Hand in pending results; with ``fetch=(count, block_ms)`` read on."""
+        """Hand in pending results; with ``fetch=(count, block_ms)`` read on.
+
+        A round trip the courier started is collected first, and its tasks
+        join :attr:`reserve`.
+        """
+        self._collect_prefetch()
         results, self.pending = self.pending, []
-        then_fetch = (self.name, fetch[0], fetch[1]) if fetch else None
-        if not results and then_fetch is None:
+        if not results and fetch is None:
             return []
+        return self._settle(self._exchange(results, fetch))
+
+    def _exchange(
+        self, results: list[ChunkResult], fetch: tuple[int, int] | None
+    ) -> Exchange:
+        """Hand ``results`` in and read tasks, in one round trip (any thread)."""
+        then_fetch = (self.name, fetch[0], fetch[1]) if fetch else None
         stored, tasks = self._call(
             self.queue.complete,
             results,
             store_values=self.settings.store_values,
             then_fetch=then_fetch,
         )
-        for result, was_stored in zip(results, stored, strict=True):
-            self._account(result, was_stored)
+        self.keeper.hold([task.message_id for task in tasks])
         self.keeper.drop([result.task.message_id for result in results])
-        return tasks
+        return Exchange(results, stored, tasks)
+
+    def _prefetch_exchange(self, results: list[ChunkResult], count: int) -> Exchange:
+        """The courier's round trip: a read that does not block."""
+        return self._exchange(results, (count, 0))
+
+    def _collect_prefetch(self) -> None:
+        """Take in the courier's round trip, if one was started."""
+        exchange = self.courier.collect()
+        if exchange is not None:
+            self.reserve += self._settle(exchange)
+
+    def _settle(self, exchange: Exchange) -> list[Task]:
+        """Count what a round trip did; return the tasks it read."""
+        for result, was_stored in zip(exchange.results, exchange.stored, strict=True):
+            self._account(result, was_stored)
+        return exchange.tasks
 
     def _account(self, result: ChunkResult, stored: bool) -> None:
         chunk = result.task.chunk
@@ -477,7 +525,8 @@ class Worker:
                     self.queue.announce, self.name, "waiting", **self._identity()
                 )
                 said = True
-            if time.monotonic() > deadline:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
                 logger.warning(
                     "worker=%s gave up: run %s was not submitted within %.0f s",
                     self.name,
@@ -485,7 +534,7 @@ class Worker:
                     self.settings.idle_timeout_seconds,
                 )
                 return None
-            time.sleep(0.02)
+            self._call(self.queue.wait_for_submission, min(left_ms, BLOCK_MS))
         return None
 
     def _mode_for(self, spec: RunSpec) -> str:

@@ -23,7 +23,7 @@ from ttglib.errors import UnknownTaskError
 
 TaskFunction = Callable[[int], float]
 
-# How many parameters a cost-free chunk computes between two abandon checks.
+# How many parameters a cost-free chunk computes between two checkpoints.
 SLICE = 512
 TRACEBACK_LINES = 8
 
@@ -125,7 +125,7 @@ class Workload:
         *,
         keep_values: bool = False,
         isolate: bool = False,
-        abandon: Callable[[], bool] = lambda: False,
+        checkpoint: Callable[[int], bool] = lambda done: False,
     ) -> ChunkValues:
         """Compute every parameter of ``chunk``.
 
@@ -133,23 +133,24 @@ class Workload:
             keep_values: keep each parameter's value in the result.
             isolate: evaluate parameter by parameter and record each one that
                 raises as dead, instead of letting the first error end the chunk.
-            abandon: polled between parameters; when it returns True the
-                computation stops with :class:`ChunkAbandoned`.
+            checkpoint: called between parameters with how many are done;
+                when it returns True the computation stops with
+                :class:`ChunkAbandoned`.
 
         Raises:
-            ChunkAbandoned: ``abandon`` asked to stop.
+            ChunkAbandoned: ``checkpoint`` asked to stop.
             Exception: whatever the task function raised, unless ``isolate``.
         """
         if self.free and not isolate:
-            return self._compute_free(chunk, keep_values, abandon)
-        return self._compute_each(chunk, keep_values, isolate, abandon)
+            return self._compute_free(chunk, keep_values, checkpoint)
+        return self._compute_each(chunk, keep_values, isolate, checkpoint)
 
     def _compute_free(
-        self, chunk: Chunk, keep_values: bool, abandon: Callable[[], bool]
+        self, chunk: Chunk, keep_values: bool, checkpoint: Callable[[int], bool]
     ) -> ChunkValues:
         result = ChunkValues()
         for start in range(chunk.start_param, chunk.end_param, SLICE):
-            if abandon():
+            if checkpoint(start - chunk.start_param):
                 raise ChunkAbandoned(chunk.chunk_id)
             stop = min(start + SLICE, chunk.end_param)
             result.add(list(map(self.function, range(start, stop))), keep_values)
@@ -160,12 +161,12 @@ class Workload:
         chunk: Chunk,
         keep_values: bool,
         isolate: bool,
-        abandon: Callable[[], bool],
+        checkpoint: Callable[[int], bool],
     ) -> ChunkValues:
         result = ChunkValues()
         deadline = time.monotonic()
         for param in chunk.params():
-            if abandon():
+            if checkpoint(param - chunk.start_param):
                 raise ChunkAbandoned(chunk.chunk_id)
 
             # Simulated work: sleep to a deadline that advances by the cost.
