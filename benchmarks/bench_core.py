@@ -181,22 +181,26 @@ def fill_results(queue: RunQueue) -> None:
 
 
 def recovery(runner: LocalRunner, name: Callable[[str], str], repeats: int) -> Figures:
-    """Scenario 6: seconds from a SIGKILL to another worker finishing the chunk."""
+    """Scenario 6: from a SIGKILL to another worker finishing the dead one's chunk.
+
+    The reference sweep on 3 workers with the default 10 s lease; worker 0 is
+    killed 1 s in. The figure is the delay beyond the lease.
+    """
     delays = []
-    lease = 2.0
+    lease = WorkerSettings().lease_seconds
     for _ in range(repeats):
-        spec = RunSpec(name("kill"), 3_000, 1_000, workers=2, work_ms=1.0)
-        options = WorkerSettings(run_id=spec.run_id, work_ms=1.0, lease_seconds=lease)
-        killed_at = time.time() + 0.5
-        outcome = runner.run(spec, options, kill_worker_after=0.5)
+        spec = RunSpec(name("kill"), 10_000, 100, workers=3, work_ms=1.0)
+        options = WorkerSettings(run_id=spec.run_id, work_ms=1.0)
+        outcome = runner.run(spec, options, kill_worker_after=1.0)
         check(outcome)
         frame = load_results(runner.client, spec.run_id)
         recovered = frame[frame["recovered"]]
-        if len(recovered):
-            delays.append(float(recovered["finished_at"].max()) - killed_at - lease)
+        if len(recovered) and outcome.killed_at is not None:
+            finished = float(recovered["finished_at"].max())
+            delays.append(finished - outcome.killed_at - lease)
         RunQueue(runner.client, spec.run_id).delete()
     return Figures(
-        f"kill to recovered finish, minus the {lease:.0f} s lease", "s", delays
+        f"kill to recovered finish, beyond the {lease:.0f} s lease", "s", delays
     )
 
 

@@ -67,6 +67,7 @@ class RunOutcome:
         samples: queue figures sampled while it ran.
         exit_codes: each worker process's exit code (-9 for one killed on purpose).
         killed: indexes of workers killed on purpose.
+        killed_at: when the kill was sent (unix seconds), if one was.
     """
 
     run_id: str
@@ -74,6 +75,7 @@ class RunOutcome:
     samples: list[QueueSample] = field(default_factory=list)
     exit_codes: list[int] = field(default_factory=list)
     killed: list[int] = field(default_factory=list)
+    killed_at: float | None = None
 
     @property
     def failed_workers(self) -> list[int]:
@@ -178,6 +180,7 @@ class LocalRunner:
             follow.samples,
             [process.returncode for process in processes],
             follow.killed,
+            follow.killed_at,
         )
 
     def _spawn(
@@ -258,6 +261,7 @@ class Follower:
         self.sample_seconds = sample_seconds
         self.samples: list[QueueSample] = []
         self.killed: list[int] = []
+        self.killed_at: float | None = None
 
     def watch(self, progress: bool, kill_after: float | None) -> None:
         """Sample until every worker process has exited."""
@@ -300,6 +304,7 @@ class Follower:
     def _kill(self, index: int) -> None:
         process = self.processes[index]
         if process.poll() is None:
+            self.killed_at = time.time()
             process.send_signal(signal.SIGKILL)
             logger.warning("killed worker %d (pid %d) on request", index, process.pid)
         self.killed.append(index)

@@ -552,7 +552,11 @@ class Worker:
     def _say_goodbye(self) -> None:
         try:
             self.queue.announce(
-                self.name, "exited", status=self.summary.status, **self._identity()
+                self.name,
+                "exited",
+                status=self.summary.status,
+                peak_rss_mb=self.summary.peak_rss_mb,
+                **self._identity(),
             )
         except redis.RedisError:
             logger.debug("could not record exit of worker=%s", self.name)
