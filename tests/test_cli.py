@@ -260,3 +260,28 @@ def worker_arguments(run_id: str) -> list[str]:
             return found
         time.sleep(0.02)
     return []
+
+
+def test_a_worker_waits_for_its_redis_to_come_up(run_id: str) -> None:
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    worker = subprocess.Popen(
+        ttg_command("worker", "--idle-timeout", "5", "--work-ms", "0"),
+        env=ttg_env(url, TTG_RUN_ID=run_id),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    import time
+
+    time.sleep(1.0)
+    with EmbeddedRedis(port=port) as server:
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        RunQueue(client, run_id).submit(
+            RunSpec(run_id, total_params=100, chunk_size=10)
+        )
+        out, err = worker.communicate(timeout=60)
+
+    assert worker.returncode == 0, err
+    assert "cannot reach Redis" in err and "trying again" in err
+    assert '"status": "completed"' in out

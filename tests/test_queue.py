@@ -157,7 +157,7 @@ def test_renewal_keeps_a_live_workers_task_from_reclaim(
 
     for _ in range(4):
         time.sleep(0.06)
-        assert queue.renew("worker-0", [task.message_id]) == [task.message_id]
+        assert queue.renew("worker-0", [task.message_id]).renewed == [task.message_id]
         assert queue.reclaim("worker-1", min_idle_ms=100) == []
 
     assert pending_owners(client, queue.keys.tasks, GROUP) == {
@@ -174,9 +174,9 @@ def test_renewal_never_takes_a_task_back_from_its_new_owner(
     time.sleep(0.12)
     assert queue.reclaim("worker-1", min_idle_ms=100)
 
-    renewed = queue.renew("worker-0", [task.message_id])
+    renewal = queue.renew("worker-0", [task.message_id])
 
-    assert renewed == []
+    assert renewal.renewed == [] and renewal.taken == [task.message_id]
     assert pending_owners(client, queue.keys.tasks, GROUP) == {
         task.message_id: "worker-1"
     }

@@ -251,3 +251,19 @@ def test_the_oldest_supported_redis_runs_a_sweep(run_id: str) -> None:
         )
         run_threads(server.settings, [options(run_id, str(i)) for i in range(2)])
         assert build_report(client, run_id).verification.ok
+
+
+def test_a_run_removed_under_a_worker_lets_it_leave_cleanly(
+    client: redis.Redis, redis_settings: RedisSettings, run_id: str
+) -> None:
+    RunQueue(client, run_id).submit(RunSpec(run_id, total_params=20, chunk_size=10))
+    RunQueue(client, run_id).fetch("worker-elsewhere", count=2)
+    thread = WorkerThread(redis_settings, options(run_id, "0", lease_seconds=30.0))
+    thread.start()
+    time.sleep(0.4)
+
+    RunQueue(client, run_id).delete()
+    thread.join(10)
+
+    assert thread.error is None
+    assert thread.summary is not None and thread.summary.status == "removed"

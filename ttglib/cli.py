@@ -68,13 +68,15 @@ def redis_options(function: F) -> F:
     )(function)
 
 
-def open_client(url: str | None, host: str | None, port: int | None) -> redis.Redis:
+def open_client(
+    url: str | None, host: str | None, port: int | None, retry_seconds: float = 0.0
+) -> redis.Redis:
     """Connect to the Redis the options name (``ttg-redis:6379`` by default)."""
     from ttglib.connection import connect
 
     settings = RedisSettings.from_options(url, host, port, default_host=True)
     assert settings is not None
-    return connect(settings)
+    return connect(settings, retry_seconds)
 
 
 def worker_options(function: F) -> F:
@@ -398,8 +400,12 @@ def worker(**options: Any) -> None:
     settings = worker_settings(
         options, run_id=options["run_id"], worker_id=worker_id, mode=mode
     )
+    # A worker pod may start before its Redis: keep trying for a while.
     client = open_client(
-        options["redis_url"], options["redis_host"], options["redis_port"]
+        options["redis_url"],
+        options["redis_host"],
+        options["redis_port"],
+        retry_seconds=settings.redis_retry_seconds,
     )
     if RunQueue(client, settings.run_id).exists():
         check_matches_run(client, settings.run_id, options)

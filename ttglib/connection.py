@@ -9,6 +9,7 @@ with one clear line instead of in the middle of a run.
 from __future__ import annotations
 
 import logging
+import time
 
 import redis
 
@@ -53,14 +54,34 @@ def make_client(settings: RedisSettings) -> redis.Redis:
     )
 
 
-def connect(settings: RedisSettings) -> redis.Redis:
+def connect(settings: RedisSettings, retry_seconds: float = 0.0) -> redis.Redis:
     """Open a client, ping the server and check that it is Redis 6.2 or newer.
+
+    Args:
+        retry_seconds: keep trying an unreachable server this long, with
+            backoff (a worker pod may start before its Redis is ready).
+            A refused password is never retried.
 
     Raises:
         RedisUnavailableError: nothing answers at the address, or the server
             refused the credentials.
         RedisVersionError: the server is older than 6.2.
     """
+    deadline = time.monotonic() + retry_seconds
+    delay = 0.2
+    while True:
+        try:
+            return open_checked(settings)
+        except RedisUnavailableError as error:
+            if error.refused or time.monotonic() + delay > deadline:
+                raise
+            logger.warning("%s; trying again in %.1f s", error, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def open_checked(settings: RedisSettings) -> redis.Redis:
+    """One attempt of :func:`connect`."""
     client = make_client(settings)
     try:
         client.ping()
@@ -68,12 +89,14 @@ def connect(settings: RedisSettings) -> redis.Redis:
     except redis.AuthenticationError:
         raise RedisUnavailableError(
             f"Redis at {settings.display()} refused the password "
-            "(check REDIS_PASSWORD or the URL)"
+            "(check REDIS_PASSWORD or the URL)",
+            refused=True,
         ) from None
     except redis.ResponseError as error:
         if "NOAUTH" in str(error) or "WRONGPASS" in str(error):
             raise RedisUnavailableError(
-                f"Redis at {settings.display()} needs a password (set REDIS_PASSWORD)"
+                f"Redis at {settings.display()} needs a password (set REDIS_PASSWORD)",
+                refused=True,
             ) from None
         raise
     except (redis.ConnectionError, redis.TimeoutError) as error:

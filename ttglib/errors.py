@@ -48,9 +48,13 @@ class RunConflictError(UsageError):
 
 
 class RedisUnavailableError(TtgError):
-    """Redis cannot be reached, or refused the credentials."""
+    """Redis cannot be reached, or refused the credentials (``refused``)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class RedisVersionError(TtgError):

@@ -57,19 +57,16 @@ class LeaseKeeper(threading.Thread):
             if not held:
                 continue
             try:
-                renewed = self.queue.renew(self.consumer, held)
+                renewal = self.queue.renew(self.consumer, held)
             except redis.RedisError as error:
                 logger.warning(
                     "lease renewal failed worker=%s: %s", self.consumer, error
                 )
                 continue
-            with self.lock:
-                # Tasks handed in meanwhile are no longer held: not lost.
-                lost = (set(held) - set(renewed)) & self.held
-            if lost:
+            if renewal.taken:
                 logger.warning(
                     "lease lost worker=%s tasks=%s: another worker took them over",
                     self.consumer,
-                    ",".join(sorted(lost)),
+                    ",".join(renewal.taken),
                 )
-                self.drop(sorted(lost))
+                self.drop(renewal.taken)

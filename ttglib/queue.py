@@ -97,6 +97,19 @@ class ChunkResult:
 
 
 @dataclass(frozen=True)
+class Renewal:
+    """What a lease renewal found.
+
+    Attributes:
+        renewed: tasks still ours, renewed.
+        taken: tasks another worker owns now (our lease had expired).
+    """
+
+    renewed: list[str]
+    taken: list[str]
+
+
+@dataclass(frozen=True)
 class SubmitOutcome:
     """What :meth:`RunQueue.submit` did.
 
@@ -326,21 +339,18 @@ class RunQueue:
             if fields
         ]
 
-    def renew(self, consumer: str, message_ids: list[str]) -> list[str]:
+    def renew(self, consumer: str, message_ids: list[str]) -> Renewal:
         """Renew ``consumer``'s lease on its pending tasks (XCLAIM JUSTID, Lua).
 
         An entry is renewed only if ``consumer`` still owns it, so a worker that
         was presumed dead never takes a task back from the one that reclaimed it.
-
-        Returns:
-            The ids renewed; the others are no longer this consumer's.
         """
         if not message_ids:
-            return []
-        renewed = self._renew(
+            return Renewal([], [])
+        renewed, taken = self._renew(
             keys=[self.keys.tasks], args=[self.group, consumer, *message_ids]
         )
-        return [str(entry) for entry in renewed]
+        return Renewal([str(i) for i in renewed], [str(i) for i in taken])
 
     def reclaim(self, consumer: str, min_idle_ms: int, count: int = 1) -> list[Task]:
         """Take over tasks idle longer than a lease (XAUTOCLAIM).

@@ -72,8 +72,8 @@ class WorkerSummary:
     """What a worker did, returned by :meth:`Worker.run`.
 
     ``status`` is ``completed`` (the run is finished), ``stopped`` (a signal),
-    ``idle-timeout`` (nothing to do for too long) or ``no-run`` (the run was
-    never submitted).
+    ``idle-timeout`` (nothing to do for too long), ``no-run`` (the run was
+    never submitted) or ``removed`` (the run was deleted while it worked).
     """
 
     status: str
@@ -216,6 +216,15 @@ class Worker:
         self.keeper.start()
         try:
             self._pull_loop()
+        except redis.ResponseError as error:
+            if not run_removed(error):
+                raise
+            logger.warning(
+                "worker=%s run=%s was removed while it worked; leaving",
+                self.name,
+                self.settings.run_id,
+            )
+            self.summary.status = "removed"
         finally:
             self.courier.close()
             self.keeper.halt.set()
@@ -624,6 +633,13 @@ class Worker:
                     "Redis is back worker=%s after %d tries", self.name, failures
                 )
             return outcome
+
+
+def run_removed(error: redis.ResponseError) -> bool:
+    """Tell whether Redis refused a read because the run's keys were deleted."""
+    # A pipeline wraps the reply: "Command # 1 (...) caused error: NOGROUP ...".
+    text = str(error)
+    return "NOGROUP" in text or "UNBLOCKED the stream key no longer exists" in text
 
 
 def peak_rss_mb() -> float:
