@@ -147,20 +147,27 @@ class RawTable:
 
     def column(self, name: str) -> Any:
         """One field's values, typed: ints, floats, bools or strings."""
-        import numpy as np
-
         width = len(self.layout) or 1
         position = self.index.get(name)
         cells = [b""] * self.rows if position is None else self.values[position::width]
         if name in INT_COLUMNS:
-            return np.array([c or b"0" for c in cells], dtype=bytes).astype(np.int64)
+            return numbers(cells, int)
         if name in FLOAT_COLUMNS:
-            return np.array([c or b"nan" for c in cells], dtype=bytes).astype(
-                np.float64
-            )
+            return numbers(cells, float)
         if name == "recovered":
             return [cell == b"1" for cell in cells]
         return [cell.decode() for cell in cells]
+
+
+def numbers(cells: list[bytes], kind: type[int] | type[float]) -> Any:
+    """Parse number texts into a numpy array; a missing one is 0 or NaN."""
+    import numpy as np
+
+    if b"" in cells:
+        empty = b"0" if kind is int else b"nan"
+        cells = [cell or empty for cell in cells]
+    dtype = np.int64 if kind is int else np.float64
+    return np.fromiter(map(kind, cells), dtype=dtype, count=len(cells))
 
 
 def read_table(client: redis.Redis, stream: str, batch: int = BATCH) -> RawTable:
