@@ -39,6 +39,9 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check ttglib tests benchmarks
 	$(BIN)/mypy
 
+reports: $(DEV_STAMP)
+	$(BIN)/ttg notebook run --all
+
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/bench_core.py
 

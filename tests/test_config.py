@@ -130,3 +130,15 @@ def test_consumer_names_follow_the_original_guide() -> None:
     assert consumer_name("0") == "worker-0"
     assert consumer_name("worker-3") == "worker-3"
     assert RunKeys.for_run("abc").tasks == "ttg:{abc}:tasks"
+
+
+def test_resubmission_compares_what_cuts_the_range() -> None:
+    guided = RunSpec("r", 1_000, 10, plan="guided", workers=2)
+    adaptive = RunSpec("r", 1_000, 10, plan="adaptive", cost_model={"name": "constant"})
+
+    assert guided.same_work(RunSpec("r", 1_000, 10, plan="guided", workers=2))
+    assert not guided.same_work(RunSpec("r", 1_000, 10, plan="guided", workers=3))
+    assert not adaptive.same_work(RunSpec("r", 1_000, 10, plan="adaptive"))
+    assert RunSpec("r", 1_000, 10, workers=2).same_work(
+        RunSpec("r", 1_000, 10, workers=5)
+    )

@@ -21,6 +21,10 @@ from ttglib.keys import valid_run_id
 Mode = Literal["queue", "static"]
 MODES: tuple[Mode, ...] = ("queue", "static")
 
+# Plans whose chunks depend on the worker count, or on the cost model.
+PLANS_BY_WORKERS = frozenset({"static", "guided"})
+PLANS_BY_COST = frozenset({"adaptive"})
+
 DEFAULT_HOST = "ttg-redis"
 DEFAULT_PORT = 6379
 
@@ -177,12 +181,14 @@ class RunSpec:
 
     def same_work(self, other: RunSpec) -> bool:
         """Tell whether two specs cut the same range the same way."""
+        plan = "static" if self.mode == "static" else self.plan
         return (
             self.total_params == other.total_params
             and self.chunk_size == other.chunk_size
             and self.mode == other.mode
             and self.plan == other.plan
-            and (self.mode != "static" or self.workers == other.workers)
+            and (plan not in PLANS_BY_WORKERS or self.workers == other.workers)
+            and (plan not in PLANS_BY_COST or self.cost_model == other.cost_model)
         )
 
 

@@ -14,6 +14,7 @@ Note:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import shutil
 import signal
@@ -144,6 +145,7 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
         )
+        atexit.register(self.stop)
         self._wait_ready()
         logger.info(
             "started embedded redis-server %s (%s) on port %d, data in %s",
@@ -184,6 +186,7 @@ class EmbeddedRedis:
 
     def stop(self) -> None:
         """Stop the server and remove a temporary data folder."""
+        atexit.unregister(self.stop)
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -156,6 +156,7 @@ class LocalRunner:
 
         Args:
             options: worker settings; ``run_id`` and ``worker_id`` are set here.
+                By default the spec's task and ``work_ms``, and defaults else.
             progress: show a progress bar (a widget in JupyterLab).
             kill_worker_after: SIGKILL worker 0 this many seconds after submit.
             sample_seconds: how often queue figures are sampled.
@@ -163,7 +164,9 @@ class LocalRunner:
         Raises:
             WorkerFailedError: workers did not start.
         """
-        options = options or WorkerSettings(run_id=spec.run_id)
+        options = options or WorkerSettings(
+            run_id=spec.run_id, task=spec.task, work_ms=spec.work_ms
+        )
         processes = [self._spawn(spec, options, index) for index in range(spec.workers)]
         try:
             self._wait_ready(spec, processes)
