@@ -23,6 +23,7 @@ import click
 import redis
 
 from ttglib import __version__
+from ttglib import options as opts
 from ttglib.config import (
     DEFAULT_PORT,
     RedisSettings,
@@ -35,10 +36,6 @@ from ttglib.errors import RunNotFoundError, TtgError, UsageError
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-POSITIVE = click.IntRange(min=1)
-NON_NEGATIVE = click.FloatRange(min=0)
-SECONDS = click.FloatRange(min=0, min_open=True)
 
 
 # --- shared options ----------------------------------------------------------
@@ -81,43 +78,13 @@ def open_client(
 
 def worker_options(function: F) -> F:
     """The options a worker takes, shared by ``ttg run`` and ``ttg worker``."""
-    options = [
-        click.option(
-            "--task",
-            default="reference",
-            show_default=True,
-            help="Task function: 'reference' or module:function.",
-        ),
-        click.option(
-            "--lease-seconds",
-            type=SECONDS,
-            default=10.0,
-            show_default=True,
-            help="A silent worker's tasks go to others after this long.",
-        ),
-        click.option(
-            "--max-attempts",
-            type=POSITIVE,
-            default=3,
-            show_default=True,
-            help="Deliveries of a failing chunk before it is narrowed down.",
-        ),
-        click.option(
-            "--grace-seconds",
-            type=NON_NEGATIVE,
-            default=20.0,
-            show_default=True,
-            help="On SIGTERM, time to finish the current chunk.",
-        ),
-        click.option(
-            "--idle-timeout",
-            "idle_timeout",
-            envvar="IDLE_TIMEOUT_SECONDS",
-            type=SECONDS,
-            default=30.0,
-            show_default=True,
-            help="Leave after this long with nothing to do [env IDLE_TIMEOUT_SECONDS].",
-        ),
+    return opts.apply(
+        function,
+        opts.task(),
+        opts.lease_seconds(),
+        opts.max_attempts(),
+        opts.grace_seconds(),
+        opts.idle_timeout(),
         click.option(
             "--store-values",
             is_flag=True,
@@ -125,24 +92,11 @@ def worker_options(function: F) -> F:
         ),
         click.option(
             "--max-batch",
-            type=POSITIVE,
+            type=opts.POSITIVE,
             default=64,
             show_default=True,
             help="Most tasks fetched in one read when chunks are quick.",
         ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
-
-
-def run_id_option(required_default: str | None) -> Callable[[F], F]:
-    """``--run-id`` [env TTG_RUN_ID]."""
-    return click.option(
-        "--run-id",
-        envvar="TTG_RUN_ID",
-        default=required_default,
-        help="The run's id [env TTG_RUN_ID].",
     )
 
 
@@ -172,43 +126,16 @@ def cli(log_level: str) -> None:
 @click.option(
     "-w",
     "--workers",
-    type=POSITIVE,
+    type=opts.POSITIVE,
     default=3,
     show_default=True,
     help="Local worker processes.",
 )
-@click.option(
-    "--total-params",
-    envvar="TOTAL_PARAMS",
-    type=POSITIVE,
-    default=10_000,
-    show_default=True,
-    help="Parameters to sweep [env TOTAL_PARAMS].",
-)
-@click.option(
-    "--chunk-size",
-    envvar="CHUNK_SIZE",
-    type=POSITIVE,
-    default=100,
-    show_default=True,
-    help="Parameters per chunk [env CHUNK_SIZE].",
-)
-@click.option(
-    "--work-ms",
-    envvar="SIMULATE_WORK_MS",
-    type=NON_NEGATIVE,
-    default=1.0,
-    show_default=True,
-    help="Simulated work per parameter, ms [env SIMULATE_WORK_MS].",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["queue", "static"]),
-    default="queue",
-    show_default=True,
-    help="Dynamic queue, or the static v1.1 baseline.",
-)
-@run_id_option(None)
+@opts.total_params()
+@opts.chunk_size()
+@opts.work_ms()
+@opts.mode("queue", "Dynamic queue, or the static v1.1 baseline.")
+@opts.run_id(None, "a new one")
 @worker_options
 @redis_options
 @click.option("--json", "as_json", is_flag=True, help="Print only the report's JSON.")
@@ -264,51 +191,20 @@ def run(**options: Any) -> None:
 
 
 @cli.command()
-@run_id_option("default")
-@click.option(
-    "--total-params",
-    envvar="TOTAL_PARAMS",
-    type=POSITIVE,
-    default=10_000,
-    show_default=True,
-    help="Parameters to sweep [env TOTAL_PARAMS].",
-)
-@click.option(
-    "--chunk-size",
-    envvar="CHUNK_SIZE",
-    type=POSITIVE,
-    default=100,
-    show_default=True,
-    help="Parameters per chunk [env CHUNK_SIZE].",
-)
-@click.option(
-    "--work-ms",
-    envvar="SIMULATE_WORK_MS",
-    type=NON_NEGATIVE,
-    default=1.0,
-    show_default=True,
-    help="Declared work per parameter, ms.",
-)
-@click.option(
-    "--mode",
-    type=click.Choice(["queue", "static"]),
-    default=None,
-    help="queue or static [env USE_QUEUE=true|false; default queue].",
-)
+@opts.run_id("default")
+@opts.total_params()
+@opts.chunk_size()
+@opts.work_ms()
+@opts.mode(None, "queue or static [env USE_QUEUE=true|false; default queue].")
 @click.option(
     "-w",
     "--workers",
-    type=POSITIVE,
+    type=opts.POSITIVE,
     default=1,
     show_default=True,
     help="Planned workers (static mode cuts by it; reports use it).",
 )
-@click.option(
-    "--task",
-    default="reference",
-    show_default=True,
-    help="Task function's name, recorded for the report.",
-)
+@opts.task("Task function's name, recorded for the report.")
 @redis_options
 def submit(**options: Any) -> None:
     """Submit a run: its meta and all its tasks, once (idempotent)."""
@@ -338,7 +234,7 @@ def submit(**options: Any) -> None:
 
 
 @cli.command()
-@run_id_option("default")
+@opts.run_id("default")
 @click.option(
     "--worker-id",
     envvar="WORKER_ID",
@@ -353,34 +249,10 @@ def submit(**options: Any) -> None:
     default=0,
     help="Added to a numeric worker id [env WORKER_ID_OFFSET].",
 )
-@click.option(
-    "--mode",
-    type=click.Choice(["queue", "static"]),
-    default=None,
-    help="Expected mode [env USE_QUEUE]; default: the run's own.",
-)
-@click.option(
-    "--work-ms",
-    envvar="SIMULATE_WORK_MS",
-    type=NON_NEGATIVE,
-    default=1.0,
-    show_default=True,
-    help="Simulated work per parameter, ms [env SIMULATE_WORK_MS].",
-)
-@click.option(
-    "--total-params",
-    envvar="TOTAL_PARAMS",
-    type=POSITIVE,
-    default=None,
-    help="If set, must match the run [env TOTAL_PARAMS].",
-)
-@click.option(
-    "--chunk-size",
-    envvar="CHUNK_SIZE",
-    type=POSITIVE,
-    default=None,
-    help="If set, must match the run [env CHUNK_SIZE].",
-)
+@opts.mode(None, "Expected mode [env USE_QUEUE]; default: the run's own.")
+@opts.work_ms()
+@opts.total_params(None, "If set, must match the run.")
+@opts.chunk_size(None, "If set, must match the run.")
 @worker_options
 @redis_options
 @click.option("-q", "--quiet", is_flag=True, help="Do not print the final summary.")

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ttglib import options as opts
 from ttglib.config import RunSpec
 from ttglib.errors import TtgError, UsageError
 
@@ -31,9 +32,7 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-POSITIVE = click.IntRange(min=1)
-NON_NEGATIVE = click.FloatRange(min=0)
-SECONDS = click.FloatRange(min=0, min_open=True)
+POSITIVE, NON_NEGATIVE, SECONDS = opts.POSITIVE, opts.NON_NEGATIVE, opts.SECONDS
 INSTALL_HINT = "the k8s commands need the Kubernetes client: pip install 'ttglib[k8s]'"
 # A progress line is repeated at least this often even when nothing changed.
 HEARTBEAT_SECONDS = 15.0
@@ -195,13 +194,9 @@ def down(target: Target, purge: bool, yes: bool) -> None:
 
 def run_options(function: F) -> F:
     """The run's shape, as ``ttg run`` takes it."""
-    options = [
-        click.option(
-            "--run-id",
-            envvar="TTG_RUN_ID",
-            default=None,
-            help="The run's id [env TTG_RUN_ID; default: a new one].",
-        ),
+    return opts.apply(
+        function,
+        opts.run_id(None, "a new one"),
         click.option(
             "-w",
             "--workers",
@@ -210,47 +205,12 @@ def run_options(function: F) -> F:
             show_default=True,
             help="Worker pods.",
         ),
-        click.option(
-            "--total-params",
-            envvar="TOTAL_PARAMS",
-            type=POSITIVE,
-            default=10_000,
-            show_default=True,
-            help="Parameters to sweep [env TOTAL_PARAMS].",
-        ),
-        click.option(
-            "--chunk-size",
-            envvar="CHUNK_SIZE",
-            type=POSITIVE,
-            default=100,
-            show_default=True,
-            help="Parameters per chunk [env CHUNK_SIZE].",
-        ),
-        click.option(
-            "--work-ms",
-            envvar="SIMULATE_WORK_MS",
-            type=NON_NEGATIVE,
-            default=1.0,
-            show_default=True,
-            help="Simulated work per parameter, ms [env SIMULATE_WORK_MS].",
-        ),
-        click.option(
-            "--mode",
-            type=click.Choice(["queue", "static"]),
-            default="queue",
-            show_default=True,
-            help="Dynamic queue, or the static v1.1 baseline.",
-        ),
-        click.option(
-            "--task",
-            default="reference",
-            show_default=True,
-            help="Task function: 'reference' or module:function (in the image).",
-        ),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+        opts.total_params(),
+        opts.chunk_size(),
+        opts.work_ms(),
+        opts.mode("queue", "Dynamic queue, or the static v1.1 baseline."),
+        opts.task("Task function: 'reference' or module:function (in the image)."),
+    )
 
 
 def pod_options(function: F) -> F:
@@ -278,35 +238,10 @@ def pod_options(function: F) -> F:
         ),
         click.option("--cpu-limit", default="1", show_default=True),
         click.option("--memory-limit", default="256Mi", show_default=True),
-        click.option(
-            "--lease-seconds",
-            type=SECONDS,
-            default=10.0,
-            show_default=True,
-            help="A silent worker's tasks go to others after this long.",
-        ),
-        click.option(
-            "--max-attempts",
-            type=POSITIVE,
-            default=None,
-            help="Deliveries of a failing chunk before it is narrowed down.",
-        ),
-        click.option(
-            "--grace-seconds",
-            type=NON_NEGATIVE,
-            default=20.0,
-            show_default=True,
-            help="On SIGTERM, time to finish the current chunk.",
-        ),
-        click.option(
-            "--idle-timeout",
-            envvar="IDLE_TIMEOUT_SECONDS",
-            type=SECONDS,
-            default=30.0,
-            show_default=True,
-            help="Workers leave after this long with nothing to do "
-            "[env IDLE_TIMEOUT_SECONDS].",
-        ),
+        opts.lease_seconds(),
+        opts.max_attempts(None),
+        opts.grace_seconds(),
+        opts.idle_timeout(),
     ]
     for option in reversed(options):
         function = option(function)
