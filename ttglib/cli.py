@@ -27,7 +27,6 @@ from ttglib import options as opts
 from ttglib.config import (
     DEFAULT_PORT,
     RedisSettings,
-    RunSpec,
     WorkerSettings,
     use_queue_mode,
 )
@@ -156,15 +155,7 @@ def run(**options: Any) -> None:
     from ttglib.local import LocalRunner, new_run_id
     from ttglib.report import build_report
 
-    spec = RunSpec(
-        run_id=options["run_id"] or new_run_id(),
-        total_params=options["total_params"],
-        chunk_size=options["chunk_size"],
-        mode=options["mode"],
-        workers=options["workers"],
-        work_ms=options["work_ms"],
-        task=options["task"],
-    )
+    spec = opts.run_spec(options, options["run_id"] or new_run_id())
     settings = worker_settings(options, run_id=spec.run_id, worker_id="0", mode=None)
     external = RedisSettings.from_options(
         options["redis_url"],
@@ -210,16 +201,8 @@ def submit(**options: Any) -> None:
     """Submit a run: its meta and all its tasks, once (idempotent)."""
     from ttglib.queue import RunQueue
 
-    mode = options["mode"] or use_queue_mode() or "queue"
-    spec = RunSpec(
-        run_id=options["run_id"],
-        total_params=options["total_params"],
-        chunk_size=options["chunk_size"],
-        mode=mode,
-        workers=options["workers"],
-        work_ms=options["work_ms"],
-        task=options["task"],
-    )
+    options["mode"] = options["mode"] or use_queue_mode() or "queue"
+    spec = opts.run_spec(options, options["run_id"])
     client = open_client(
         options["redis_url"], options["redis_host"], options["redis_port"]
     )

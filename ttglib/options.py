@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ttglib.config import RunSpec
+
 F = TypeVar("F", bound=Callable[..., Any])
 Decorator = Callable[[F], F]
 
@@ -142,4 +144,17 @@ def idle_timeout() -> Callable[[Any], Any]:
         default=30.0,
         show_default=True,
         help="Leave after this long with nothing to do [env IDLE_TIMEOUT_SECONDS].",
+    )
+
+
+def run_spec(values: dict[str, Any], run_id: str) -> RunSpec:
+    """The run that the shape options (:func:`total_params`, ...) describe."""
+    return RunSpec(
+        run_id=run_id,
+        total_params=values["total_params"],
+        chunk_size=values["chunk_size"],
+        mode=values["mode"],
+        workers=values["workers"],
+        work_ms=values["work_ms"],
+        task=values["task"],
     )

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ttglib import options as opts
-from ttglib.config import RunSpec
 from ttglib.errors import TtgError, UsageError
 
 if TYPE_CHECKING:
@@ -296,15 +295,7 @@ def run(target: Target, /, **options: Any) -> None:
     """
     from ttglib.local import new_run_id
 
-    spec = RunSpec(
-        run_id=options["run_id"] or new_run_id(),
-        total_params=options["total_params"],
-        chunk_size=options["chunk_size"],
-        mode=options["mode"],
-        workers=options["workers"],
-        work_ms=options["work_ms"],
-        task=options["task"],
-    )
+    spec = opts.run_spec(options, options["run_id"] or new_run_id())
     pods = job_options(options)
     launcher = target.launcher(redis_url=options["redis_url"])
     click.echo(
