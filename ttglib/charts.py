@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ttglib.errors import UsageError
-from ttglib.experiments import require_single, summarize
+from ttglib.findings import require_single, summarize
 from ttglib.report import natural
 
 try:

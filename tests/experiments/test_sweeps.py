@@ -9,7 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ttglib import experiments
+from ttglib import experiments, findings
 from ttglib.chunks import plan_chunks
 from ttglib.config import RunSpec
 from ttglib.errors import UsageError
@@ -124,7 +124,7 @@ def test_table_formats_other_than_csv_and_parquet_are_refused(tmp_path: Path) ->
 def test_summary_has_one_row_per_configuration_with_the_repeats(
     chunk_sweep: pd.DataFrame,
 ) -> None:
-    summary = experiments.summarize(chunk_sweep)
+    summary = findings.summarize(chunk_sweep)
 
     assert len(summary) == 12
     assert set(summary["repeats"]) == {3}
@@ -141,7 +141,7 @@ def test_summary_has_one_row_per_configuration_with_the_repeats(
 def test_best_chunk_size_is_the_one_with_the_least_modelled_wall_time(
     chunk_sweep: pd.DataFrame,
 ) -> None:
-    best = experiments.best_chunk_sizes(chunk_sweep).set_index("workers")
+    best = findings.best_chunk_sizes(chunk_sweep).set_index("workers")
 
     for workers in (1, 2, 4):
         expected = min(
@@ -153,9 +153,9 @@ def test_best_chunk_size_is_the_one_with_the_least_modelled_wall_time(
 def test_best_chunk_size_sentence_is_written_from_the_data(
     chunk_sweep: pd.DataFrame,
 ) -> None:
-    best = experiments.best_chunk_sizes(chunk_sweep).set_index("workers")
+    best = findings.best_chunk_sizes(chunk_sweep).set_index("workers")
 
-    sentence = experiments.describe_best_chunk_size(chunk_sweep)
+    sentence = findings.describe_best_chunk_size(chunk_sweep)
 
     top = best.loc[4]
     assert (
@@ -171,9 +171,9 @@ def test_best_chunk_size_sentence_is_written_from_the_data(
 def test_plan_sentences_name_where_static_loses_and_by_how_much(
     plans_sweep: pd.DataFrame,
 ) -> None:
-    comparison = experiments.plan_comparison(plans_sweep)
+    comparison = findings.plan_comparison(plans_sweep)
 
-    text = experiments.describe_plans(plans_sweep)
+    text = findings.describe_plans(plans_sweep)
 
     straggling = comparison[comparison["cost_model"] == "stragglers"].set_index("plan")
     loss = straggling.loc["static", "slower_than_best"]
@@ -185,7 +185,7 @@ def test_plan_sentences_name_where_static_loses_and_by_how_much(
 
 
 def test_run_ids_pick_rows_by_column_values(plans_sweep: pd.DataFrame) -> None:
-    chosen = experiments.run_ids(plans_sweep, plan="guided", cost_model="constant")
+    chosen = findings.run_ids(plans_sweep, plan="guided", cost_model="constant")
 
     assert len(chosen) == 2 and all("guided-constant" in run_id for run_id in chosen)
 
