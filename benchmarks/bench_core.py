@@ -15,7 +15,8 @@ chunks / (W * ceil(chunks / W))):
 4. scale: 10,000,000 params in 10,000 chunks, no work, 2 workers: submit
    time, whole-run time, report time, each worker's peak RSS;
 5. submitting 100,000 tasks, and reading 100,000 results into a DataFrame;
-6. recovery: a worker SIGKILLed mid-chunk, time until another finishes it.
+6. recovery: a worker SIGKILLed mid-chunk, time until another finishes it;
+7. simulated work: a chunk of 100 parameters at 1 ms against its 100 ms.
 """
 
 from __future__ import annotations
@@ -204,6 +205,22 @@ def recovery(runner: LocalRunner, name: Callable[[str], str], repeats: int) -> F
     )
 
 
+def simulated_work(repeats: int) -> Figures:
+    """Scenario 7: how close a chunk's simulated work comes to n x w."""
+    from ttglib.chunks import Chunk
+    from ttglib.costs import ConstantCost
+    from ttglib.workloads import Workload, reference_value
+
+    workload = Workload(reference_value, ConstantCost(1.0))
+    chunk = Chunk("00000", 0, 100, 100)
+    ratios = []
+    for _ in range(max(repeats, 10)):
+        began = time.perf_counter()
+        workload.compute(chunk)
+        ratios.append((time.perf_counter() - began) / 0.100)
+    return Figures("chunk of 100 x 1 ms: time / 100 ms", "", ratios)
+
+
 def check(outcome: RunOutcome) -> None:
     """Every benchmark run must be exact; stop at once if one is not."""
     if not outcome.report.verification.ok or outcome.failed_workers:
@@ -215,7 +232,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--only", choices=["eff", "overhead", "scale", "tables", "recovery"]
+        "--only", choices=["eff", "overhead", "scale", "tables", "recovery", "work"]
     )
     args = parser.parse_args()
     name = counter()
@@ -241,6 +258,8 @@ def main() -> None:
                 print(figure.line(), flush=True)
         if args.only in (None, "recovery"):
             print(recovery(runner, name, args.repeats).line(), flush=True)
+        if args.only in (None, "work"):
+            print(simulated_work(args.repeats).line(), flush=True)
 
 
 if __name__ == "__main__":

@@ -142,3 +142,28 @@ def test_resubmission_compares_what_cuts_the_range() -> None:
     assert RunSpec("r", 1_000, 10, workers=2).same_work(
         RunSpec("r", 1_000, 10, workers=5)
     )
+
+
+def test_without_any_redis_server_the_error_says_how_to_install_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ttglib import embedded
+    from ttglib.errors import EmbeddedRedisError
+
+    monkeypatch.setattr(embedded.shutil, "which", lambda name: None)
+    monkeypatch.setattr(embedded, "bundled_redis_server", lambda: None)
+
+    with pytest.raises(EmbeddedRedisError, match="apt-get install redis-server"):
+        embedded.find_redis_server()
+
+
+def test_the_worker_never_imports_pandas() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, ttglib.worker, ttglib.cli; print('pandas' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+
+    assert result.stdout.strip() == "False"

@@ -267,3 +267,23 @@ def test_a_run_removed_under_a_worker_lets_it_leave_cleanly(
 
     assert thread.error is None
     assert thread.summary is not None and thread.summary.status == "removed"
+
+
+def test_a_dead_workers_chunk_is_recovered_while_the_queue_is_still_full(
+    client: redis.Redis, redis_settings: RedisSettings, run_id: str
+) -> None:
+    # 200 chunks of 10 ms for one live worker: about 2 s of work. The chunk
+    # held by a worker that never answers must be recovered about one lease
+    # (0.3 s) in, not after the queue has drained.
+    from ttglib.results import load_results
+
+    queue = RunQueue(client, run_id)
+    queue.submit(RunSpec(run_id, total_params=2_000, chunk_size=10, work_ms=1.0))
+    lost = queue.fetch("worker-dead")[0]
+
+    run_threads(redis_settings, [options(run_id, "0", work_ms=1.0, lease_seconds=0.3)])
+
+    frame = load_results(client, run_id).set_index("chunk_id")
+    recovered_at = frame.loc[lost.chunk.chunk_id, "finished_at"]
+    assert bool(frame.loc[lost.chunk.chunk_id, "recovered"])
+    assert recovered_at < frame["finished_at"].max() - 0.5

@@ -237,12 +237,15 @@ class Worker:
         while not self.stopping:
             self._collect_prefetch()
             tasks, self.reserve = self.reserve, []
-            if not tasks and time.monotonic() >= next_reclaim:
-                tasks = self._call(
+            # Expired leases are looked for even while work is at hand, so a
+            # dead worker's chunk does not wait for the queue to drain.
+            if time.monotonic() >= next_reclaim:
+                recovered = self._call(
                     self.queue.reclaim, self.name, self.lease_ms, self.batch
                 )
                 next_reclaim = time.monotonic() + reclaim_every
-                self._note_recoveries(tasks)
+                self._note_recoveries(recovered)
+                tasks = recovered + tasks
             if not tasks:
                 until_reclaim = int((next_reclaim - time.monotonic()) * 1000)
                 tasks = self._flush(
