@@ -32,7 +32,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from types import FrameType
 from typing import TypeVar
@@ -42,6 +41,7 @@ import redis
 from ttglib.chunks import Chunk, plan_chunks
 from ttglib.config import RunSpec, WorkerSettings
 from ttglib.costs import cost_model_from_spec
+from ttglib.courier import Courier, Exchange
 from ttglib.errors import RedisUnavailableError, UsageError
 from ttglib.keys import consumer_name
 from ttglib.leases import LeaseKeeper
@@ -92,47 +92,6 @@ class WorkerSummary:
     def to_dict(self) -> dict[str, object]:
         """The summary as a JSON-able mapping."""
         return asdict(self)
-
-
-@dataclass
-class Exchange:
-    """One round trip: results handed in, what became of them, tasks read."""
-
-    results: list[ChunkResult]
-    stored: list[bool]
-    tasks: list[Task]
-
-
-class Courier:
-    """Makes the worker's next round trip on a background thread.
-
-    The worker starts it while computing the last chunk it holds; the results
-    waiting so far and the next XREADGROUP go to Redis in one round trip, so
-    the round trip is hidden behind the chunk's computation.
-    """
-
-    def __init__(self, exchange: Callable[[list[ChunkResult], int], Exchange]) -> None:
-        self.exchange = exchange
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="courier")
-        self.future: Future[Exchange] | None = None
-
-    @property
-    def busy(self) -> bool:
-        """A round trip has been started and not collected."""
-        return self.future is not None
-
-    def send(self, results: list[ChunkResult], count: int) -> None:
-        """Start a round trip: hand ``results`` in and read up to ``count`` tasks."""
-        self.future = self.pool.submit(self.exchange, results, count)
-
-    def collect(self) -> Exchange | None:
-        """Wait for the started round trip, if any, and return what it did."""
-        future, self.future = self.future, None
-        return None if future is None else future.result()
-
-    def close(self) -> None:
-        """Stop the background thread."""
-        self.pool.shutdown(wait=True)
 
 
 class Worker:
