@@ -129,3 +129,16 @@ def test_repeated_kills_soak(redis_settings: RedisSettings, run_id: str) -> None
             assert outcome.report.grand_sum == pytest.approx(REFERENCE_SUM_10K)
             assert outcome.report.verification.ok
             RunQueue(runner.client, spec.run_id).delete()
+
+
+def test_sigterm_while_waiting_for_the_run_exits_zero(
+    redis_url: str, run_id: str
+) -> None:
+    waiting = start_worker_process(redis_url, run_id, "0", "--idle-timeout", "30")
+    time.sleep(1.5)
+
+    waiting.send_signal(signal.SIGTERM)
+    out, err = waiting.communicate(timeout=10)
+
+    assert waiting.returncode == 0, err
+    assert json.loads(out.split("FINAL SUMMARY", 1)[1])["status"] == "stopped"

@@ -142,7 +142,7 @@ class Worker:
         try:
             spec = self._wait_for_run()
             if spec is None:
-                self.summary.status = "no-run"
+                self.summary.status = "stopped" if self.stopping else "no-run"
                 return self.summary
             self.workload = Workload(
                 self.function,
