@@ -132,10 +132,10 @@ def test_repeated_kills_soak(redis_settings: RedisSettings, run_id: str) -> None
 
 
 def test_sigterm_while_waiting_for_the_run_exits_zero(
-    redis_url: str, run_id: str
+    client: redis.Redis, redis_url: str, run_id: str
 ) -> None:
     waiting = start_worker_process(redis_url, run_id, "0", "--idle-timeout", "30")
-    time.sleep(1.5)
+    wait_until(lambda: bool(RunQueue(client, run_id).workers()), 20, "the worker")
 
     waiting.send_signal(signal.SIGTERM)
     out, err = waiting.communicate(timeout=10)
