@@ -25,3 +25,10 @@ def slow(param: int) -> float:
 def not_a_number(param: int) -> str:
     """Returns a string: for the type check test."""
     return "x"
+
+
+def slow_upper_half(param: int) -> float:
+    """The reference value; parameters from 5,000 on take 2 ms more."""
+    if param >= 5_000:
+        time.sleep(0.002)
+    return reference_value(param)

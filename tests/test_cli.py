@@ -285,3 +285,25 @@ def test_a_worker_waits_for_its_redis_to_come_up(run_id: str) -> None:
     assert worker.returncode == 0, err
     assert "cannot reach Redis" in err and "trying again" in err
     assert '"status": "completed"' in out
+
+
+@pytest.mark.parametrize("plan", ["guided", "adaptive"])
+def test_run_takes_a_plan(redis_url: str, run_id: str, plan: str) -> None:
+    result = ttg(
+        redis_url,
+        "run",
+        "--json",
+        "-w",
+        "2",
+        "--work-ms",
+        "0.05",
+        "--plan",
+        plan,
+        "--run-id",
+        run_id,
+    )
+
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["plan"] == plan and data["verification"]["ok"]
+    assert data["grand_sum"] == pytest.approx(5_000_355.0)

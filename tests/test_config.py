@@ -167,3 +167,41 @@ def test_the_worker_never_imports_pandas() -> None:
     )
 
     assert result.stdout.strip() == "False"
+
+
+def test_the_adaptive_plan_follows_the_measured_cost_of_the_task() -> None:
+    from tests.tasks import slow_upper_half
+    from ttglib.chunks import measure_task, with_measured_pilot
+
+    spec = RunSpec("r", 10_000, 100, plan="adaptive", work_ms=0.0)
+
+    measured = with_measured_pilot(spec, slow_upper_half)
+    chunks = plan_chunks(measured)
+
+    timings = measure_task(spec, slow_upper_half)
+    assert (
+        min(timings[len(timings) // 2 + 1 :]) >= 2.0 > max(timings[: len(timings) // 2])
+    )
+    assert [p for c in chunks for p in c.params()] == list(range(10_000))
+    # The cheap half fits in one chunk; the slow half (2 ms a parameter,
+    # target 100 x the 1 ms mean) is cut into chunks of about 50.
+    assert chunks[0].start_param == 0 and chunks[0].end_param >= 5_000
+    upper = [c.size for c in chunks if c.start_param >= 5_000]
+    assert 40 <= sum(upper) / len(upper) <= 60
+    assert measured.same_work(spec) and plan_chunks(measured) == chunks
+
+
+def test_the_adaptive_plan_aims_at_its_target_duration() -> None:
+    spec = RunSpec(
+        "r",
+        10_000,
+        100,
+        plan="adaptive",
+        work_ms=1.0,
+        plan_options={"target_seconds": 0.025},
+    )
+
+    chunks = plan_chunks(spec)
+
+    assert {c.size for c in chunks} == {25}
+    assert not spec.same_work(RunSpec("r", 10_000, 100, plan="adaptive", work_ms=1.0))

@@ -15,20 +15,25 @@ order, and numbers its chunks from 0.
   fewer than ``chunk_size``: big chunks early for low overhead, small ones at
   the end so the workers finish together.
 - ``adaptive`` (queue mode): chunks of equal estimated *duration* instead of
-  equal size. A pilot reads the run's cost model at a sample of parameters
-  (:func:`cost_profile`) and each chunk takes as many parameters as fit in
-  ``chunk_size`` parameters of average cost; expensive regions get smaller
-  chunks, cheap ones larger.
+  equal size. A pilot estimates each window's cost per parameter
+  (:func:`cost_profile`): the run's simulated cost, read from its cost model,
+  plus the task function's own time, measured by :func:`measure_task` before
+  submission and stored in the spec. Each chunk then takes as many
+  parameters as fit in the target duration (``plan_options["target_seconds"]``,
+  by default ``chunk_size`` parameters of average cost): expensive regions
+  get smaller chunks, cheap ones larger.
 
-Every plan is a pure function of the spec, so submitting the same spec twice
-gives the same chunks and a stored run can be re-cut to check it.
+Every plan is a pure function of the spec (the measured pilot is part of
+it), so submitting the same spec twice gives the same chunks and a stored run
+can be re-cut to check it.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ttglib.config import RunSpec
 from ttglib.costs import cost_model_from_spec
@@ -41,6 +46,8 @@ GUIDED_K = 2
 # this many evenly spaced sample parameters in each.
 PILOT_WINDOWS = 256
 PILOT_SAMPLES_PER_WINDOW = 8
+# The most time the launcher spends timing the task function before submitting.
+PILOT_BUDGET_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -158,37 +165,90 @@ class CostWindow:
     seconds_per_param: float
 
 
+def pilot_windows(total_params: int) -> list[tuple[int, int]]:
+    """The pilot's windows: at most :data:`PILOT_WINDOWS` slices of the range."""
+    width = math.ceil(total_params / min(total_params, PILOT_WINDOWS))
+    return [
+        (low, min(low + width, total_params)) for low in range(0, total_params, width)
+    ]
+
+
+def measure_task(
+    spec: RunSpec,
+    function: Callable[[int], object],
+    budget_seconds: float = PILOT_BUDGET_SECONDS,
+) -> list[float]:
+    """Time the task function at the middle parameter of each pilot window.
+
+    Returns:
+        Milliseconds per parameter, one figure per window, rounded to the
+        microsecond. Windows the budget did not reach, or whose parameter
+        raised, get the mean of the others.
+
+    Note:
+        One call per window is a small sample: it sees where cost has
+        regions, not how it varies from one parameter to the next.
+    """
+    windows = pilot_windows(spec.total_params)
+    measured: list[float | None] = []
+    deadline = time.perf_counter() + budget_seconds
+    for low, high in windows:
+        if time.perf_counter() > deadline:
+            break
+        began = time.perf_counter()
+        try:
+            function((low + high) // 2)
+        except Exception:
+            measured.append(None)
+            continue
+        measured.append((time.perf_counter() - began) * 1000)
+
+    known = [value for value in measured if value is not None]
+    mean = math.fsum(known) / len(known) if known else 0.0
+    measured += [None] * (len(windows) - len(measured))
+    return [round(mean if value is None else value, 3) for value in measured]
+
+
+def with_measured_pilot(spec: RunSpec, function: Callable[[int], object]) -> RunSpec:
+    """``spec`` with its task function timed, if its plan is ``adaptive``."""
+    options = dict(spec.plan_options or {})
+    if spec.plan != "adaptive" or spec.mode != "queue" or "measured_ms" in options:
+        return spec
+    options["measured_ms"] = measure_task(spec, function)
+    return replace(spec, plan_options=options)
+
+
 def cost_profile(spec: RunSpec) -> list[CostWindow]:
     """The adaptive plan's pilot: estimated cost per parameter, window by window.
 
     The range is split into at most :data:`PILOT_WINDOWS` windows and the
     run's cost model is read at :data:`PILOT_SAMPLES_PER_WINDOW` evenly spaced
     parameters of each, so about 2,000 parameters are sampled whatever the
-    range. The model is seeded, so the profile, and the plan, are the same
-    on every call.
+    range; the task function's measured time for the window
+    (``plan_options["measured_ms"]``, from :func:`measure_task`) is added.
+    Both are in the spec, so the profile, and the plan, are the same on every
+    call.
 
     Note:
-        The pilot reads the cost model; it does not time the task function.
-        For a task whose own computation dominates its simulated cost, the
-        adaptive plan sees a flat profile and cuts like ``fixed``. Costs that
-        vary from one parameter to the next without pattern cannot be
-        foreseen from a sample either: the plan helps where cost has regions.
+        Costs that vary from one parameter to the next without pattern cannot
+        be foreseen from a sample: the plan helps where cost has regions.
     """
     model = cost_model_from_spec(spec.cost_model, spec.work_ms)
-    total = spec.total_params
-    width = math.ceil(total / min(total, PILOT_WINDOWS))
+    bounds = pilot_windows(spec.total_params)
+    measured = list((spec.plan_options or {}).get("measured_ms") or [])
+    if len(measured) != len(bounds):
+        measured = [0.0] * len(bounds)
     windows = []
-    for low in range(0, total, width):
-        high = min(low + width, total)
+    for (low, high), task_ms in zip(bounds, measured, strict=True):
         step = max(1, (high - low) // PILOT_SAMPLES_PER_WINDOW)
         sample = range(low + step // 2, high, step)
         cost = math.fsum(model.seconds(param) for param in sample) / len(sample)
-        windows.append(CostWindow(low, high, cost))
+        windows.append(CostWindow(low, high, cost + float(task_ms) / 1000))
     return windows
 
 
 def adaptive_bounds(spec: RunSpec) -> list[tuple[int, int, int | None]]:
-    """Chunks of equal estimated duration: ``chunk_size`` parameters of mean cost.
+    """Chunks of equal estimated duration: the target, or ``chunk_size`` of mean cost.
 
     Walks the pilot's windows, adding parameters to the current chunk until
     its estimated cost reaches the target; a chunk holds at least one
@@ -201,7 +261,7 @@ def adaptive_bounds(spec: RunSpec) -> list[tuple[int, int, int | None]]:
     mean /= spec.total_params
     if mean <= 0:
         return fixed_bounds(spec)
-    target = spec.chunk_size * mean
+    target = spec.target() or spec.chunk_size * mean
 
     bounds: list[tuple[int, int, int | None]] = []
     start, filled = 0, 0.0

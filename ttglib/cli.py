@@ -134,6 +134,8 @@ def cli(log_level: str) -> None:
 @opts.chunk_size()
 @opts.work_ms()
 @opts.mode("queue", "Dynamic queue, or the static v1.1 baseline.")
+@opts.plan()
+@opts.target_seconds()
 @opts.run_id(None, "a new one")
 @worker_options
 @redis_options
@@ -187,6 +189,8 @@ def run(**options: Any) -> None:
 @opts.chunk_size()
 @opts.work_ms()
 @opts.mode(None, "queue or static [env USE_QUEUE=true|false; default queue].")
+@opts.plan()
+@opts.target_seconds()
 @click.option(
     "-w",
     "--workers",
@@ -199,10 +203,14 @@ def run(**options: Any) -> None:
 @redis_options
 def submit(**options: Any) -> None:
     """Submit a run: its meta and all its tasks, once (idempotent)."""
+    from ttglib.chunks import with_measured_pilot
     from ttglib.queue import RunQueue
+    from ttglib.workloads import resolve_task
 
     options["mode"] = options["mode"] or use_queue_mode() or "queue"
     spec = opts.run_spec(options, options["run_id"])
+    if spec.plan == "adaptive":
+        spec = with_measured_pilot(spec, resolve_task(spec.task))
     client = open_client(
         options["redis_url"], options["redis_host"], options["redis_port"]
     )

@@ -141,8 +141,12 @@ class RunSpec:
         workers: planned worker count; static mode cuts by it, reports use it.
         work_ms: simulated work per parameter, as declared by the launcher.
         task: the task function's name, recorded for the report.
-        plan: how chunks are cut (``fixed`` or ``static``).
+        plan: how chunks are cut (``fixed``, ``static``, ``guided``, ``adaptive``).
         cost_model: the per-parameter cost model, as a JSON-able mapping.
+        plan_options: the plan's inputs beyond the fields above, JSON-able.
+            ``adaptive`` reads ``target_seconds`` (the chunk duration it aims
+            at) and ``measured_ms`` (the task function's own time per
+            parameter, window by window, from :func:`ttglib.chunks.measure_task`).
     """
 
     run_id: str
@@ -154,6 +158,7 @@ class RunSpec:
     task: str = "reference"
     plan: str = "fixed"
     cost_model: dict[str, Any] | None = None
+    plan_options: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not valid_run_id(self.run_id):
@@ -180,7 +185,11 @@ class RunSpec:
         return cls(**known)
 
     def same_work(self, other: RunSpec) -> bool:
-        """Tell whether two specs cut the same range the same way."""
+        """Tell whether two specs cut the same range the same way.
+
+        A measured pilot (``plan_options["measured_ms"]``) is left out: timing
+        the task again gives other figures, and the stored plan stands.
+        """
         plan = "static" if self.mode == "static" else self.plan
         return (
             self.total_params == other.total_params
@@ -189,7 +198,13 @@ class RunSpec:
             and self.plan == other.plan
             and (plan not in PLANS_BY_WORKERS or self.workers == other.workers)
             and (plan not in PLANS_BY_COST or self.cost_model == other.cost_model)
+            and (plan not in PLANS_BY_COST or self.target() == other.target())
         )
+
+    def target(self) -> float | None:
+        """The chunk duration the adaptive plan aims at, if one was given."""
+        value = (self.plan_options or {}).get("target_seconds")
+        return None if value is None else float(value)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from types import TracebackType
 
 import redis
 
+from ttglib.chunks import with_measured_pilot
 from ttglib.config import RedisSettings, RunSpec, WorkerSettings
 from ttglib.connection import connect
 from ttglib.embedded import EmbeddedRedis, die_with_parent
@@ -34,6 +35,7 @@ from ttglib.errors import WorkerFailedError
 from ttglib.queue import RunQueue
 from ttglib.report import Report, build_report
 from ttglib.status import QueueSample, sample_queue
+from ttglib.workloads import resolve_task
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +156,10 @@ class LocalRunner:
     ) -> RunOutcome:
         """Start ``spec.workers`` workers, submit the run, follow it, report.
 
+        An ``adaptive`` run has its task function timed first
+        (:func:`~ttglib.chunks.with_measured_pilot`), so its chunks follow
+        the measured cost.
+
         Args:
             options: worker settings; ``run_id`` and ``worker_id`` are set here.
                 By default the spec's task and ``work_ms``, and defaults else.
@@ -167,6 +173,7 @@ class LocalRunner:
         options = options or WorkerSettings(
             run_id=spec.run_id, task=spec.task, work_ms=spec.work_ms
         )
+        spec = with_measured_pilot(spec, resolve_task(options.task))
         processes = [self._spawn(spec, options, index) for index in range(spec.workers)]
         try:
             self._wait_ready(spec, processes)

@@ -147,8 +147,32 @@ def idle_timeout() -> Callable[[Any], Any]:
     )
 
 
+def plan() -> Callable[[Any], Any]:
+    """``--plan``: how a queue-mode run is cut."""
+    return click.option(
+        "--plan",
+        type=click.Choice(["fixed", "guided", "adaptive"]),
+        default="fixed",
+        show_default=True,
+        help="Chunks of chunk-size (fixed), shrinking towards the end (guided), "
+        "or of equal measured duration (adaptive). Static mode ignores it.",
+    )
+
+
+def target_seconds() -> Callable[[Any], Any]:
+    """``--target-seconds``: the adaptive plan's chunk duration."""
+    return click.option(
+        "--target-seconds",
+        type=SECONDS,
+        default=None,
+        help="Chunk duration the adaptive plan aims at "
+        "[default: chunk-size parameters of average cost].",
+    )
+
+
 def run_spec(values: dict[str, Any], run_id: str) -> RunSpec:
     """The run that the shape options (:func:`total_params`, ...) describe."""
+    target = values.get("target_seconds")
     return RunSpec(
         run_id=run_id,
         total_params=values["total_params"],
@@ -157,4 +181,6 @@ def run_spec(values: dict[str, Any], run_id: str) -> RunSpec:
         workers=values["workers"],
         work_ms=values["work_ms"],
         task=values["task"],
+        plan=values.get("plan") or "fixed",
+        plan_options=None if target is None else {"target_seconds": target},
     )
