@@ -211,7 +211,7 @@ def test_run_prints_the_report(
     args = [
         "run", "--run-id", "cli-report", "--workers", "1", "--total-params", "1000",
         "--work-ms", "0", "--image", "registry.example/ttg-worker:test", "--cpu", "500m",
-        "--idle-timeout", "10", "--redis-url", private_redis.url,
+        "--idle-timeout", "10", "--redis-url", private_redis.url, "--plan", "adaptive",
     ]  # fmt: skip
 
     thread, outcome = in_thread(lambda: invoke(kubeconfig, *args))
@@ -225,6 +225,7 @@ def test_run_prints_the_report(
     assert container.resources.requests["cpu"] == "500m"
     assert "error" not in outcome, outcome.get("error")
     assert "Grand Sum" in outcome["result"]
+    assert "adaptive plan" in outcome["result"]
     assert password not in outcome["result"]
 
 

@@ -208,6 +208,8 @@ def run_options(function: F) -> F:
         opts.chunk_size(),
         opts.work_ms(),
         opts.mode("queue", "Dynamic queue, or the static v1.1 baseline."),
+        opts.plan(),
+        opts.target_seconds(),
         opts.task("Task function: 'reference' or module:function (in the image)."),
     )
 
