@@ -266,6 +266,7 @@ class Follower:
         sample_seconds: float,
     ) -> None:
         self.client = client
+        self.queue = RunQueue(client, spec.run_id)
         self.spec = spec
         self.processes = processes
         self.sample_seconds = sample_seconds
@@ -306,7 +307,7 @@ class Follower:
     def _sample(self, started: float) -> QueueSample | None:
         """One sample, or None while Redis is unreachable (the workers retry)."""
         try:
-            return sample_queue(self.client, self.spec.run_id, started)
+            return sample_queue(self.queue, started)
         except (redis.ConnectionError, redis.TimeoutError) as error:
             logger.warning("cannot sample the queue: %s", error)
             return None

@@ -182,7 +182,7 @@ class RunQueue:
         self._retry = client.register_script(load_script("retry"))
         self._renew = client.register_script(load_script("renew"))
         self._release = client.register_script(load_script("release"))
-        self._total_chunks: int | None = None
+        self._meta: RunMeta | None = None
         self._reclaim_cursor = "0-0"
 
     # --- submitting and reading the run's meta -------------------------------
@@ -231,7 +231,6 @@ class RunQueue:
 
         if self.keys == RunKeys.for_run(spec.run_id):
             self.client.zadd(RUNS_INDEX, {spec.run_id: time.time()})
-        self._total_chunks = len(chunks)
         seconds = time.perf_counter() - began
         logger.info(
             "submitted run=%s chunks=%d params=%d mode=%s seconds=%.3f",
@@ -303,14 +302,17 @@ class RunQueue:
             version=raw.get("ttglib_version", ""),
             raw=raw,
         )
-        self._total_chunks = meta.total_chunks
+        self._meta = meta
         return meta
 
+    def known_meta(self) -> RunMeta:
+        """The run's meta, read once and then kept: a submitted run's meta never
+        changes, so polling loops need not read it again."""
+        return self._meta if self._meta is not None else self.meta()
+
     def total_chunks(self) -> int:
-        """The run's chunk count (read once from the meta, then cached)."""
-        if self._total_chunks is None:
-            self._total_chunks = self.meta().total_chunks
-        return self._total_chunks
+        """The run's chunk count (read once from the meta, then kept)."""
+        return self.known_meta().total_chunks
 
     # --- pulling work --------------------------------------------------------
 
@@ -490,7 +492,7 @@ class RunQueue:
 
     def progress(self) -> Progress:
         """Chunks settled and parameters done (HLEN + HMGET, one round trip)."""
-        meta = self.meta()
+        meta = self.known_meta()
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hlen(self.keys.done)
             pipe.hmget(self.keys.counters, ["params", "dead_params"])

@@ -106,12 +106,14 @@ def in_flight_by_worker(queue: RunQueue, limit: int = 10_000) -> list[InFlight]:
     return [InFlight(name, int(n), idle) for name, (n, idle) in sorted(tally.items())]
 
 
-def sample_queue(client: redis.Redis, run_id: str, started: float) -> QueueSample:
-    """A cheap snapshot for live views; ``started`` is a ``time.monotonic()``."""
-    queue = RunQueue(client, run_id)
+def sample_queue(queue: RunQueue, started: float) -> QueueSample:
+    """A cheap snapshot for live views; ``started`` is a ``time.monotonic()``.
+
+    Keep one ``queue`` across samples: its meta is read once.
+    """
     progress = queue.progress()
     try:
-        pending = client.xpending(queue.keys.tasks, queue.group)
+        pending = queue.client.xpending(queue.keys.tasks, queue.group)
         in_flight = int(pending["pending"])
     except redis.ResponseError:
         in_flight = 0

@@ -203,6 +203,7 @@ class Worker:
                     self.queue.reclaim, self.name, self.lease_ms, self.batch
                 )
                 next_reclaim = time.monotonic() + reclaim_every
+                self.keeper.hold([task.message_id for task in recovered])
                 self._note_recoveries(recovered)
                 tasks = recovered + tasks
             if not tasks:
@@ -237,7 +238,6 @@ class Worker:
 
     def _work_through(self, tasks: list[Task]) -> None:
         """Compute a batch of held tasks, handing results in as they pile up."""
-        self.keeper.hold([task.message_id for task in tasks])
         began = time.perf_counter()
         for index, task in enumerate(tasks):
             if self.stopping:
